@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
 
 from tap_noko.emulator import Emulator
+from tap_noko.tap import TapNoko
 
 HEADERS_UA = "tap-noko-tests/1.0"
 
@@ -50,3 +55,52 @@ def api() -> Callable[..., requests.Response]:
         return session.get(url, headers=sent, params=params or None, timeout=30)
 
     return get
+
+
+@dataclass
+class TapRun:
+    """What one tap run wrote to stdout, parsed."""
+
+    messages: list[dict[str, Any]]
+
+    def records(self, stream: str) -> list[dict[str, Any]]:
+        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.states[-1]
+
+    def schema(self, stream: str) -> dict[str, Any]:
+        schema: dict[str, Any] = next(
+            m["schema"] for m in self.messages if m["type"] == "SCHEMA" and m["stream"] == stream
+        )
+        return schema
+
+
+def tap_config(emu: Emulator, **overrides: Any) -> dict[str, Any]:
+    """A config for the tap against ``emu``; the throttle is lifted unless the test is about it."""
+    config: dict[str, Any] = {"token": emu.token, "api_url": emu.base_url, "max_requests_per_second": 1000}
+    config.update(overrides)
+    return config
+
+
+def run_tap(
+    config: dict[str, Any], *, state: dict[str, Any] | None = None, catalog: dict[str, Any] | None = None
+) -> TapRun:
+    """Run a sync in this process, as `tap-noko --config … --state … --catalog …` would."""
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with contextlib.redirect_stdout(stdout):
+        tap = TapNoko(config=config, state=state, catalog=catalog)
+        tap.sync_all()
+    stdout.seek(0)
+    return TapRun([json.loads(line) for line in stdout.read().splitlines() if line.strip()])
+
+
+def by_id(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    result = {r["id"]: r for r in records}
+    assert len(result) == len(records), "a record was emitted twice"
+    return result

@@ -58,7 +58,9 @@ class LoggedRequest:
     status: int
     user_agent: str | None
     token_header: bool
-    at: float
+    #: time.monotonic() when the request arrived, and when its answer left (after any rate-limit wait)
+    arrived: float
+    answered: float
 
 
 @dataclass
@@ -135,6 +137,7 @@ class NokoServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: NokoServer
     protocol_version = "HTTP/1.1"
+    _logged: tuple[str, str, float] | None = None
     server_version = "noko-emulator"
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -151,6 +154,7 @@ class Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json; charset=utf-8",
         headers: dict[str, str] | None = None,
     ) -> None:
+        self._log(status)
         self.send_response(status)
         if body or status != HTTPStatus.TOO_MANY_REQUESTS:
             self.send_header("Content-Type", content_type)
@@ -186,17 +190,27 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- the API ---------------------------------------------------------------
     def _api(self, endpoint: str, query: str) -> None:
-        server = self.server
+        self._logged = (endpoint, query, time.monotonic())
         status = self._api_inner(endpoint, query)
-        with server.counter_lock:
-            server.stats.requests.append(
+        if self._logged is not None:  # nothing was sent: the connection was dropped
+            self._log(status)
+
+    def _log(self, status: int) -> None:
+        """Counted before the answer leaves, so a client that has its answer sees it counted."""
+        if self._logged is None:
+            return
+        endpoint, query, arrived = self._logged
+        self._logged = None
+        with self.server.counter_lock:
+            self.server.stats.requests.append(
                 LoggedRequest(
                     path=endpoint,
                     query=query,
                     status=status,
                     user_agent=self.headers.get("User-Agent"),
                     token_header="X-NokoToken" in self.headers,
-                    at=time.monotonic(),
+                    arrived=arrived,
+                    answered=time.monotonic(),
                 )
             )
 
@@ -337,6 +351,7 @@ class Handler(BaseHTTPRequestHandler):
             return None
         body = b'[{"id": 1, "date": "2024-01-01", "minutes": 6' + b"0" * 200 + b"]"
         if kind == "truncate":
+            self._log(HTTPStatus.OK)
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body) * 2))

@@ -56,7 +56,7 @@ def test_sequential_requests_are_slowed_to_two_per_second(make_emulator: Make, a
     elapsed = time.monotonic() - started
     assert statuses == [200] * 5
     assert elapsed >= 1.5
-    stamps = [r.at for r in emu.stats.requests]
+    stamps = [r.answered for r in emu.stats.requests]
     assert all(later - earlier >= 0.99 for earlier, later in zip(stamps, stamps[2:], strict=False))
 
 

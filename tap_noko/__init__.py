@@ -1,0 +1,1 @@
+"""tap-noko: a Singer tap for Noko (formerly Freckle)."""

@@ -1,0 +1,5 @@
+"""``python -m tap_noko``."""
+
+from tap_noko.tap import TapNoko
+
+TapNoko.cli()
