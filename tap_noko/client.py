@@ -33,9 +33,6 @@ if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
-#: Waiting between tries grows to this, and all tries of one request stop after RETRY_BUDGET.
-MAX_BACKOFF_SECONDS = 60.0
-RETRY_BUDGET_SECONDS = 300.0
 CREDENTIALS_HELP = (
     "Check the `token` setting (for Meltano: `meltano config tap-noko set token`): it must be a Noko personal "
     "access token, found under Integrations & Apps > Noko API > Personal Access Tokens. A token stops working when "
@@ -191,6 +188,9 @@ class NokoStream(RESTStream[Any]):
     """Base stream: subclasses name the path and (optionally) the list filters."""
 
     primary_keys = ("id",)
+    #: The wait between tries of one request doubles up to this; all its tries stop after the budget.
+    MAX_BACKOFF_SECONDS = 60.0
+    RETRY_BUDGET_SECONDS = 300.0
 
     def __init__(self, tap: Tap, run: Run) -> None:
         super().__init__(tap=tap, schema=load_schema(self.name))
@@ -249,11 +249,11 @@ class NokoStream(RESTStream[Any]):
         retrying = backoff.on_exception(
             self._wait_generator,
             TRANSIENT,
-            max_time=RETRY_BUDGET_SECONDS,
+            max_time=self.RETRY_BUDGET_SECONDS,
             max_tries=self.backoff_max_tries(),
             jitter=None,
             on_backoff=lambda details: self.logger.warning(
-                "Noko %s: %s; try %d again in %.1f s", endpoint, tries[-1], details["tries"] + 1, details["wait"]
+                "Noko %s: %s; retrying in %.1f s (try %d)", endpoint, tries[-1], details["wait"], details["tries"] + 1
             ),
             logger=None,
         )(send)
@@ -278,7 +278,7 @@ class NokoStream(RESTStream[Any]):
         exc: Exception | None = yield 0.0  # primed by backoff
         while True:
             attempt += 1
-            base = min(MAX_BACKOFF_SECONDS, 2.0**attempt)
+            base = min(self.MAX_BACKOFF_SECONDS, 2.0**attempt)
             wait = random.uniform(base / 2, base)
             floor = _retry_after(exc) if exc is not None else 0.0
             exc = yield max(wait, floor)

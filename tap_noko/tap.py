@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import ipaddress
+import sys
 from importlib.metadata import PackageNotFoundError, version
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -163,6 +165,14 @@ class TapNoko(Tap):
     def run(self) -> Run:
         """Shared by this tap's streams: made on first use, after the config is read."""
         return Run(float(self.config.get("max_requests_per_second", 2)))
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK exits 0 here, which tells an orchestrator that an interrupted sync succeeded.
+        self.logger.warning(
+            "Stopped by signal %d before the sync finished; the last STATE written is where the next run resumes.",
+            signum,
+        )
+        sys.exit(128 + signum)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         errors = config_errors(dict(self.config))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from tap_noko.client import NokoStream
 from tap_noko.emulator import Emulator
 from tap_noko.tap import TapNoko
 
@@ -32,6 +33,13 @@ def make_emulator() -> Iterator[Callable[..., Emulator]]:
     yield make
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrink the retry budget so that giving up takes seconds instead of minutes."""
+    monkeypatch.setattr(NokoStream, "RETRY_BUDGET_SECONDS", 4.0)
+    monkeypatch.setattr(NokoStream, "MAX_BACKOFF_SECONDS", 1.0)
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +70,7 @@ class TapRun:
     """What one tap run wrote to stdout, parsed."""
 
     messages: list[dict[str, Any]]
+    error: Exception | None = None
 
     def records(self, stream: str) -> list[dict[str, Any]]:
         return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
@@ -89,15 +98,30 @@ def tap_config(emu: Emulator, **overrides: Any) -> dict[str, Any]:
 
 
 def run_tap(
-    config: dict[str, Any], *, state: dict[str, Any] | None = None, catalog: dict[str, Any] | None = None
+    config: dict[str, Any],
+    *,
+    state: dict[str, Any] | None = None,
+    catalog: dict[str, Any] | None = None,
+    expect_error: bool = False,
 ) -> TapRun:
-    """Run a sync in this process, as `tap-noko --config … --state … --catalog …` would."""
+    """Run a sync in this process, as `tap-noko --config … --state … --catalog …` would.
+
+    With ``expect_error`` a failing sync returns what it wrote before failing, and the error.
+    """
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    error: Exception | None = None
     with contextlib.redirect_stdout(stdout):
         tap = TapNoko(config=config, state=state, catalog=catalog)
-        tap.sync_all()
+        try:
+            tap.sync_all()
+        except Exception as exc:
+            if not expect_error:
+                raise
+            error = exc
+    if expect_error and error is None:
+        raise AssertionError("the sync was expected to fail")
     stdout.seek(0)
-    return TapRun([json.loads(line) for line in stdout.read().splitlines() if line.strip()])
+    return TapRun([json.loads(line) for line in stdout.read().splitlines() if line.strip()], error)
 
 
 def by_id(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:

@@ -41,6 +41,12 @@ class Faults:
     opaque_links: bool = False
     #: Until this ``time.monotonic()`` value every API request gets 429.
     throttle_until: float = 0.0
+    #: Every API request after this many answers 500 (0: never): a bad moment that lasts.
+    fail_after: int = 0
+    #: Link URLs point to this origin (``http://host:port``) instead of the emulator's own.
+    link_origin: str | None = None
+    #: Every API request is redirected (307) to this origin, path and query kept.
+    redirect_to: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.every) - set(FAULT_KINDS)
@@ -227,6 +233,11 @@ class Handler(BaseHTTPRequestHandler):
         with server.counter_lock:
             server.api_requests += 1
             number = server.api_requests
+        if faults.redirect_to:
+            self._send(HTTPStatus.TEMPORARY_REDIRECT, headers={"Location": faults.redirect_to + self.path})
+            return HTTPStatus.TEMPORARY_REDIRECT
+        if faults.fail_after and number > faults.fail_after:
+            return self._fault("500") or HTTPStatus.INTERNAL_SERVER_ERROR
         for kind, every in faults.every.items():
             if every and number % every == 0:
                 outcome = self._fault(kind)
@@ -299,7 +310,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _links(self, endpoint: str, pairs: list[tuple[str, str]], page: int, last: int) -> str:
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
-        base = f"http://{host}/v2/{endpoint}"
+        base = f"{self.server.faults.link_origin or 'http://' + host}/v2/{endpoint}"
 
         def url(number: int) -> str:
             if self.server.faults.opaque_links:
