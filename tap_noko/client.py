@@ -8,7 +8,7 @@ a clear message on what is not, and refuses to carry the token off-host.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import functools
 import random
 import threading
 import time
@@ -20,13 +20,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import backoff
+import msgspec
 import requests
 from singer_sdk import metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.pagination import HeaderLinkPaginator
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
+from tap_noko.projection import Projector
 from tap_noko.schema import load_schema
 
 if TYPE_CHECKING:
@@ -290,8 +294,8 @@ class NokoStream(RESTStream[Any]):
 
     def _decode(self, response: requests.Response) -> list[dict[str, Any]]:
         try:
-            body = json.loads(response.content)
-        except ValueError:
+            body = msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
             raise RetriableAPIError(
                 f"HTTP {response.status_code} with a body that is not JSON "
                 f"({response.headers.get('Content-Type', 'no content type')}, {len(response.content)} bytes)",
@@ -374,6 +378,37 @@ class NokoStream(RESTStream[Any]):
                 yield from self.read(context)
             finally:
                 self._request_counter = None
+                self._report_undeclared()
+
+    # -- what each record goes through on its way out ------------------------------------
+    @functools.cached_property
+    def projector(self) -> Projector:
+        """Built on first use, once the catalog's selection is known."""
+        return Projector(self.schema, self.mask.__getitem__)
+
+    def _generate_record_messages(self, record: dict[str, Any]) -> Generator[RecordMessage, None, None]:
+        # Replaces the SDK's per-record type conformance and deselection walk (see projection.py).
+        record = self.projector(record)
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
+
+    def _report_undeclared(self) -> None:
+        if self.projector.undeclared:
+            fields = ", ".join(f"{name} ({count}×)" for name, count in sorted(self.projector.undeclared.items()))
+            self.logger.warning(
+                "Noko sent fields the %s schema does not declare; they were dropped: %s. A newer tap-noko may "
+                "know them.",
+                self.name,
+                fields,
+            )
+            self.projector.undeclared.clear()
 
     def read(self, context: Context | None) -> Iterator[dict[str, Any]]:
         """Every record of the list; streams with a smarter plan override this."""

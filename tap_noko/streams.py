@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,9 @@ class TagsStream(NokoStream):
 class UsersStream(NokoStream):
     name = "users"
     path = "/users"
+
+
+_CHANGE_ORDER = operator.itemgetter("updated_at", "id")
 
 
 def _ts(seconds: int) -> str:
@@ -61,7 +65,7 @@ class EntriesStream(NokoStream):
     #: Records a window should hold, in pages. Windows are read a page at a time by date
     #: (see _read_window), so larger ones waste less on the last, part-full page; smaller
     #: ones re-read less after an interrupted run. Measured in benchmarks/: see BENCHMARKS.md.
-    TARGET_PAGES = 4.7
+    TARGET_PAGES = 5.5
 
     def read(self, context: Context | None) -> Iterator[Record]:
         page_size = int(self.config["page_size"])
@@ -81,18 +85,32 @@ class EntriesStream(NokoStream):
         if probe.next_url is None:
             # Everything changed since the bookmark fits one page: the common hourly run.
             last = _ts(horizon)
-            yield from self._sorted([r for r in probe.records if r["updated_at"] <= last])
+            records = self._sorted([r for r in probe.records if r["updated_at"] <= last])
+            yield from records
+            self._bookmark(records)
             return
-        yield from self._windows(context, lower, horizon, probe, page_size)
+        # Too many for one page. Noko's first page holds the newest-dated entries and its last page
+        # the oldest: their changes bracket nearly all others, so below and above them one window
+        # each suffices, and the first page's dates tell how densely entries change in between.
+        density = self._probe_density(probe)
+        newest = max((_seconds(r["updated_at"]) for r in probe.records), default=horizon)
+        last_url = probe.last_url
+        del probe  # not held for the whole sync
+        oldest = self._oldest_change(context, last_url)
+        yield from self._windows(context, lower, horizon, page_size, density, newest, oldest)
 
-    def _windows(self, context: Context | None, lower: int, horizon: int, probe: Page, size: int) -> Iterator[Record]:
+    def _windows(
+        self,
+        context: Context | None,
+        lower: int,
+        horizon: int,
+        size: int,
+        density: float,
+        newest: int,
+        oldest: int | None,
+    ) -> Iterator[Record]:
         """Read [lower, horizon] in ascending windows of about ``TARGET_PAGES`` pages each."""
         target = self.TARGET_PAGES * size
-        density = self._probe_density(probe)
-        # Noko's first page holds the newest-dated entries and its last page the oldest: their
-        # changes bracket nearly all others, so below and above them one window each suffices.
-        newest = max((_seconds(r["updated_at"]) for r in probe.records), default=horizon)
-        oldest = self._oldest_change(context, probe)
         below_oldest = oldest is not None and lower < oldest <= horizon
         length = oldest - lower if oldest is not None and below_oldest else max(1, int(target / density))
         while lower <= horizon:
@@ -101,14 +119,15 @@ class EntriesStream(NokoStream):
                 upper = horizon
             elif not below_oldest and newest - upper < length // 2:
                 upper = newest
-            records = self._read_window(context, lower, upper)
-            yield from self._sorted(records)
-            # The SDK has now written every record of the window: make the bookmark durable.
-            self._write_state_message()
+            records = self._sorted(self._read_window(context, lower, upper))
+            yield from records
+            self._bookmark(records)
+            count = len(records)
+            del records  # not held while the next window is read: memory stays one window deep
             if below_oldest:
                 below_oldest = False  # that window says nothing about density: keep the probe's
             else:
-                observed = max(len(records), 1) / (upper - lower + 1)
+                observed = max(count, 1) / (upper - lower + 1)
                 density = (2 * density + observed) / 3
             lower = upper + 1
             length = max(1, int(target / density))
@@ -157,14 +176,23 @@ class EntriesStream(NokoStream):
         days = (dt.date.fromisoformat(max(dates)) - dt.date.fromisoformat(min(dates))).days + 1
         return len(probe.records) / (days * 86400)
 
-    def _oldest_change(self, context: Context | None, probe: Page) -> int | None:
+    def _oldest_change(self, context: Context | None, last_url: str | None) -> int | None:
         """The earliest change among the oldest-dated entries (Noko's last page)."""
-        if probe.last_url is None:
+        if last_url is None:
             return None
-        last = self.request_page(context, url=probe.last_url)
+        last = self.request_page(context, url=last_url)
         stamps = [r["updated_at"] for r in last.records if r.get("updated_at")]
         return _seconds(min(stamps)) if stamps else None
 
+    def _increment_stream_state(self, latest_record: Record, *, context: Context | None = None) -> None:
+        """Bookmarks move once per window, in _bookmark: per record it is work for nothing."""
+
+    def _bookmark(self, window: list[Record]) -> None:
+        """The SDK has written every record of the window: move the bookmark and make it durable."""
+        if window:
+            super()._increment_stream_state(window[-1])
+            self._write_state_message()
+
     @staticmethod
     def _sorted(records: list[Record]) -> list[Record]:
-        return sorted(records, key=lambda r: (r["updated_at"], r["id"]))
+        return sorted(records, key=_CHANGE_ORDER)

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from tap_noko.emulator.data import Record, generate, ts
 
@@ -351,6 +352,15 @@ class Store:
                 self._encoded.pop(entry_id, None)
             self._reindex()
             return chosen
+
+    def drift(self, name: str, value: Any, *, nested: str | None = None) -> None:
+        """Noko starts sending a field nobody declared: on every entry, or inside its ``nested`` object."""
+        with self.lock:
+            for entry_id, entry in self._entries.items():
+                target = entry[nested] if nested else entry
+                if isinstance(target, dict):
+                    target[name] = value
+                self._encoded.pop(entry_id, None)
 
     def delete_entries(self, count: int = 0, ids: Iterable[int] | None = None) -> list[int]:
         with self.lock:
