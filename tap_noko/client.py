@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import backoff
 import msgspec
@@ -100,15 +100,6 @@ class Page:
     def last_url(self) -> str | None:
         url: str | None = self.response.links.get("last", {}).get("url")
         return url
-
-    @property
-    def last_page_number(self) -> int | None:
-        """A hint only (never used to build a URL): Noko's ``last`` link names its page number."""
-        last = self.last_url
-        if last is None:
-            return None
-        pages = parse_qs(urlsplit(last).query).get("page", [""])
-        return int(pages[0]) if pages[0].isdigit() else None
 
     @property
     def server_time(self) -> dt.datetime | None:
@@ -221,14 +212,6 @@ class NokoStream(RESTStream[Any]):
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return {"per_page": self.config["page_size"]}
 
-    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
-        request = super().get_http_request(page=page)
-        if page.next_page_token is not None:
-            # The next URL already carries every parameter: adding ours again would send them twice.
-            request.url = page.next_page_token.geturl()
-            request.params = {}
-        return request
-
     def get_url(self, context: Context | None) -> str:
         # The SDK would substitute {placeholders} from the config, token included: nothing of ours has any.
         return f"{self.url_base}{self.path}"
@@ -265,9 +248,10 @@ class NokoStream(RESTStream[Any]):
             page: Page = retrying()
         except TRANSIENT:
             raise NokoError(
-                f"Noko kept failing on {endpoint} for the {self.name} stream: {len(tries)} tries, the last one "
-                f"{tries[-1]}. Nothing after the last completed request was bookmarked; run again later, and check "
-                "https://status.nokotime.com if it persists."
+                f"Noko kept failing on {endpoint} for the {self.name} stream: {len(tries)} tries over "
+                f"{self.RETRY_BUDGET_SECONDS:.0f} s at most, the last one {tries[-1]}. The bookmark stays where the "
+                "last completely read window left it, so the next run loses nothing: run again later, and check "
+                "Noko's status page if it persists."
             ) from None
         if self.run.server_time is None:
             self.run.server_time = page.server_time
@@ -277,7 +261,7 @@ class NokoStream(RESTStream[Any]):
         return 30
 
     def _wait_generator(self) -> Generator[float, Exception | None, None]:
-        """Exponential with full jitter, capped, and never shorter than a Retry-After."""
+        """Doubling waits with jitter (between half and all of each), capped, never shorter than a Retry-After."""
         attempt = 0
         exc: Exception | None = yield 0.0  # primed by backoff
         while True:
@@ -301,10 +285,10 @@ class NokoStream(RESTStream[Any]):
                 f"({response.headers.get('Content-Type', 'no content type')}, {len(response.content)} bytes)",
                 response,
             ) from None
-        records = body if isinstance(body, list) else [body]
-        if not all(isinstance(r, dict) for r in records):
+        if not isinstance(body, list) or not all(isinstance(r, dict) for r in body):
+            # A proxy's JSON error page, or a half-migrated account: not a list we can trust.
             raise RetriableAPIError(f"HTTP {response.status_code} with JSON that is not a list of objects", response)
-        return records
+        return body
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code

@@ -1,4 +1,4 @@
-"""The streams: one short class each."""
+"""The streams: one class each; entries carries the windowed incremental reading."""
 
 from __future__ import annotations
 
