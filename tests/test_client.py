@@ -103,10 +103,26 @@ def test_giving_up_names_the_endpoint_and_what_was_seen(make_emulator: Make, qui
 # -- failures that retrying cannot fix ---------------------------------------------------------------
 
 
+BOOKMARK = {
+    "bookmarks": {"entries": {"replication_key": "updated_at", "replication_key_value": "2024-06-01T00:00:00Z"}}
+}
+
+
+def with_state(tmp_path: Path) -> tuple[str, str]:
+    (tmp_path / "state.json").write_text(json.dumps(BOOKMARK))
+    return "--state", str(tmp_path / "state.json")
+
+
+def assert_bookmark_unmoved(stdout: str) -> None:
+    for state in states(stdout):
+        assert state["bookmarks"]["entries"] == BOOKMARK["bookmarks"]["entries"]
+
+
 def test_401_stops_at_once_with_advice(make_emulator: Make, tmp_path: Path) -> None:
     emu = make_emulator(entries=50)
-    result = cli(tap_config(emu, token=TOKEN), tmp_path)
+    result = cli(tap_config(emu, token=TOKEN), tmp_path, *with_state(tmp_path))
     assert result.returncode == 1
+    assert_bookmark_unmoved(result.stdout)
     assert "Noko rejected the token (HTTP 401 on /v2/entries)" in result.stderr
     assert "meltano config tap-noko set token" in result.stderr
     assert len(emu.stats.requests) == 1
@@ -116,18 +132,14 @@ def test_401_stops_at_once_with_advice(make_emulator: Make, tmp_path: Path) -> N
 @pytest.mark.parametrize("forbidden", ["entries", "users"])
 def test_403_names_the_stream_and_moves_no_bookmark(make_emulator: Make, tmp_path: Path, forbidden: str) -> None:
     emu = make_emulator(entries=300, faults=Faults(forbidden={forbidden}))
-    state = {
-        "bookmarks": {"entries": {"replication_key": "updated_at", "replication_key_value": "2024-06-01T00:00:00Z"}}
-    }
-    (tmp_path / "state.json").write_text(json.dumps(state))
-    result = cli(tap_config(emu), tmp_path, "--state", str(tmp_path / "state.json"))
+    result = cli(tap_config(emu), tmp_path, *with_state(tmp_path))
     assert result.returncode == 1
     assert f"Noko answered 403 Forbidden for the {forbidden} stream" in result.stderr
     assert f"meltano select tap-noko --rm {forbidden}" in result.stderr
     assert [r.status for r in emu.stats.requests].count(403) == 1
     written = states(result.stdout)
     if forbidden == "entries":
-        assert all(s["bookmarks"]["entries"]["replication_key_value"] == "2024-06-01T00:00:00Z" for s in written)
+        assert_bookmark_unmoved(result.stdout)
     else:  # entries finished before users failed: its bookmark may move, to exactly what it emitted
         emitted = [
             json.loads(line)["record"]["updated_at"]
@@ -139,8 +151,9 @@ def test_403_names_the_stream_and_moves_no_bookmark(make_emulator: Make, tmp_pat
 
 def test_404_says_api_url_is_probably_wrong(make_emulator: Make, tmp_path: Path) -> None:
     emu = make_emulator(entries=10)
-    result = cli(tap_config(emu, api_url=emu.base_url.replace("/v2", "/v3")), tmp_path)
+    result = cli(tap_config(emu, api_url=emu.base_url.replace("/v2", "/v3")), tmp_path, *with_state(tmp_path))
     assert result.returncode == 1
+    assert_bookmark_unmoved(result.stdout)
     assert "404 Not Found for /v3/entries" in result.stderr and "`api_url` is probably wrong" in result.stderr
 
 
