@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,7 +124,24 @@ def run_tap(
     if expect_error and error is None:
         raise AssertionError("the sync was expected to fail")
     stdout.seek(0)
-    return TapRun([json.loads(line) for line in stdout.read().splitlines() if line.strip()], error)
+    return parse_output(stdout.read(), error)
+
+
+def parse_output(stdout: str, error: Exception | None = None) -> TapRun:
+    return TapRun([json.loads(line) for line in stdout.splitlines() if line.strip()], error)
+
+
+TAP = str(Path(sys.executable).with_name("tap-noko"))
+
+
+def run_cli(tmp_path: Path, *args: str, config: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+    """`tap-noko ARGS [--config FILE]` as a user runs it, in its own process."""
+    command = [TAP, *args]
+    if config is not None:
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config))
+        command += ["--config", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
 
 def by_id(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:

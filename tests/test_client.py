@@ -13,27 +13,16 @@ import pytest
 
 from tap_noko.client import NokoError
 from tap_noko.emulator import Emulator, Faults
-from tests.conftest import by_id, run_tap, tap_config
+from tests.conftest import TAP, by_id, parse_output, run_cli, run_tap, tap_config
 
 Make = Callable[..., Emulator]
 STREAMS = ("entries", "projects", "tags", "users")
 TOKEN = "tok-Zq9-s3cr3t-do-not-log"
-TAP = str(Path(sys.executable).with_name("tap-noko"))
 
 
 def assert_equal_to_emulator(run: Any, emu: Emulator) -> None:
     for stream in STREAMS:
         assert by_id(run.records(stream)) == by_id(emu.store.records(stream)), stream
-
-
-def cli(config: dict[str, Any], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return subprocess.run([TAP, "--config", str(path), *args], capture_output=True, text=True, timeout=300, check=False)
-
-
-def states(stdout: str) -> list[dict[str, Any]]:
-    return [m["value"] for m in map(json.loads, stdout.splitlines()) if m["type"] == "STATE"]
 
 
 # -- throttle and 429 ------------------------------------------------------------------------------
@@ -114,13 +103,13 @@ def with_state(tmp_path: Path) -> tuple[str, str]:
 
 
 def assert_bookmark_unmoved(stdout: str) -> None:
-    for state in states(stdout):
+    for state in parse_output(stdout).states:
         assert state["bookmarks"]["entries"] == BOOKMARK["bookmarks"]["entries"]
 
 
 def test_401_stops_at_once_with_advice(make_emulator: Make, tmp_path: Path) -> None:
     emu = make_emulator(entries=50)
-    result = cli(tap_config(emu, token=TOKEN), tmp_path, *with_state(tmp_path))
+    result = run_cli(tmp_path, *with_state(tmp_path), config=tap_config(emu, token=TOKEN))
     assert result.returncode == 1
     assert_bookmark_unmoved(result.stdout)
     assert "Noko rejected the token (HTTP 401 on /v2/entries)" in result.stderr
@@ -132,12 +121,12 @@ def test_401_stops_at_once_with_advice(make_emulator: Make, tmp_path: Path) -> N
 @pytest.mark.parametrize("forbidden", ["entries", "users"])
 def test_403_names_the_stream_and_moves_no_bookmark(make_emulator: Make, tmp_path: Path, forbidden: str) -> None:
     emu = make_emulator(entries=300, faults=Faults(forbidden={forbidden}))
-    result = cli(tap_config(emu), tmp_path, *with_state(tmp_path))
+    result = run_cli(tmp_path, *with_state(tmp_path), config=tap_config(emu))
     assert result.returncode == 1
     assert f"Noko answered 403 Forbidden for the {forbidden} stream" in result.stderr
     assert f"meltano select tap-noko --rm {forbidden}" in result.stderr
     assert [r.status for r in emu.stats.requests].count(403) == 1
-    written = states(result.stdout)
+    written = parse_output(result.stdout).states
     if forbidden == "entries":
         assert_bookmark_unmoved(result.stdout)
     else:  # entries finished before users failed: its bookmark may move, to exactly what it emitted
@@ -151,7 +140,9 @@ def test_403_names_the_stream_and_moves_no_bookmark(make_emulator: Make, tmp_pat
 
 def test_404_says_api_url_is_probably_wrong(make_emulator: Make, tmp_path: Path) -> None:
     emu = make_emulator(entries=10)
-    result = cli(tap_config(emu, api_url=emu.base_url.replace("/v2", "/v3")), tmp_path, *with_state(tmp_path))
+    result = run_cli(
+        tmp_path, *with_state(tmp_path), config=tap_config(emu, api_url=emu.base_url.replace("/v2", "/v3"))
+    )
     assert result.returncode == 1
     assert_bookmark_unmoved(result.stdout)
     assert "404 Not Found for /v3/entries" in result.stderr and "`api_url` is probably wrong" in result.stderr
@@ -174,7 +165,7 @@ def test_bad_config_is_refused_before_any_request(
     make_emulator: Make, tmp_path: Path, overrides: dict[str, Any], message: str
 ) -> None:
     emu = make_emulator(entries=10)
-    result = cli(tap_config(emu, **overrides), tmp_path)
+    result = run_cli(tmp_path, config=tap_config(emu, **overrides))
     assert result.returncode == 1
     assert message in result.stderr
     assert result.stdout == ""
@@ -182,7 +173,7 @@ def test_bad_config_is_refused_before_any_request(
 
 
 def test_missing_token_key_is_one_clear_message(tmp_path: Path) -> None:
-    result = cli({"api_url": "http://127.0.0.1:9/v2"}, tmp_path)
+    result = run_cli(tmp_path, config={"api_url": "http://127.0.0.1:9/v2"})
     assert result.returncode == 1
     assert result.stderr.count("The `token` setting is missing or empty") == 1
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from tap_noko.emulator import Emulator
 from tap_noko.streams import EntriesStream
-from tests.conftest import TapRun, by_id, run_tap, tap_config
+from tests.conftest import TAP, TapRun, by_id, parse_output, run_tap, tap_config
 
 Make = Callable[..., Emulator]
 PAST_HORIZON = EntriesStream.HORIZON_MARGIN_SECONDS + 1
@@ -171,9 +170,8 @@ def test_sigterm_mid_sync_then_resume_loses_nothing_and_rereads_only_unfinished_
     config = tap_config(emu, page_size=200, max_requests_per_second=20)
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "catalog.json").write_text(json.dumps(_catalog_with_only("entries")))
-    tap = str(Path(sys.executable).with_name("tap-noko"))
     proc = subprocess.Popen(
-        [tap, "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")],
+        [TAP, "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -189,7 +187,7 @@ def test_sigterm_mid_sync_then_resume_loses_nothing_and_rereads_only_unfinished_
     proc.terminate()
     rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 128 + 15
-    first = TapRun([json.loads(line) for line in lines + rest.splitlines() if line.strip()])
+    first = parse_output("".join(lines) + rest)
     assert 0 < len(first.records("entries")) < 20000
     mark = bookmark(first)
 

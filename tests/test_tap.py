@@ -15,10 +15,9 @@ from singer_sdk.testing import get_tap_test_class
 
 from tap_noko.emulator import Emulator
 from tap_noko.tap import TapNoko
-from tests.conftest import by_id, tap_config
+from tests.conftest import by_id, parse_output, run_cli, tap_config
 
 Make = Callable[..., Emulator]
-TAP = str(Path(sys.executable).with_name("tap-noko"))
 
 # The standard suite takes its config when the class is made, so this emulator starts at import.
 _STANDARD = Emulator(entries=400, rate_limit=False, seed=11).start()
@@ -31,21 +30,8 @@ def _stop_standard_emulator() -> Iterator[None]:
     _STANDARD.stop()
 
 
-def run_cli(*args: str, tmp_path: Path, config: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [TAP, *args]
-    if config is not None:
-        path = tmp_path / "config.json"
-        path.write_text(json.dumps(config))
-        command += ["--config", str(path)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
-def messages(stdout: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
 def test_discovery_lists_four_streams_with_keys_and_metadata(tmp_path: Path) -> None:
-    result = run_cli("--discover", tmp_path=tmp_path)
+    result = run_cli(tmp_path, "--discover")
     assert result.returncode == 0, result.stderr
     catalog = json.loads(result.stdout)
     streams = {s["tap_stream_id"]: s for s in catalog["streams"]}
@@ -87,12 +73,12 @@ def _select(catalog: dict[str, Any], streams: set[str], drop: dict[str, set[str]
 
 def test_a_catalog_that_deselects_streams_and_fields_is_honoured(make_emulator: Make, tmp_path: Path) -> None:
     emu = make_emulator(entries=300)
-    catalog = json.loads(run_cli("--discover", tmp_path=tmp_path).stdout)
+    catalog = json.loads(run_cli(tmp_path, "--discover").stdout)
     catalog = _select(catalog, {"entries", "projects"}, {"entries": {"description", "tags"}, "projects": {"color"}})
     (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    result = run_cli("--catalog", str(tmp_path / "catalog.json"), tmp_path=tmp_path, config=tap_config(emu))
+    result = run_cli(tmp_path, "--catalog", str(tmp_path / "catalog.json"), config=tap_config(emu))
     assert result.returncode == 0, result.stderr
-    out = messages(result.stdout)
+    out = parse_output(result.stdout).messages
     assert {m["stream"] for m in out if m["type"] in ("SCHEMA", "RECORD")} == {"entries", "projects"}
     assert set(emu.stats.paths()) == {"entries", "projects"}
     schema = next(m["schema"] for m in out if m["type"] == "SCHEMA" and m["stream"] == "entries")
