@@ -12,7 +12,7 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -61,7 +61,6 @@ class Throttle:
         self.interval = 1.0 / per_second * 1.01
         self._next_start = 0.0
         self._lock = threading.Lock()
-        self.sleep: Callable[[float], None] = time.sleep
 
     def wait(self) -> None:
         with self._lock:
@@ -69,7 +68,7 @@ class Throttle:
             start = max(now, self._next_start)
             self._next_start = start + self.interval
         if start > now:
-            self.sleep(start - now)
+            time.sleep(start - now)
 
     def defer(self, seconds: float) -> None:
         with self._lock:
@@ -119,36 +118,10 @@ class _TokenSafeSession(requests.Session):
             prepared_request.headers.pop("X-NokoToken", None)
 
 
-class NokoPaginator(HeaderLinkPaginator):
-    """Follows ``Link: rel="next"`` as given, but only on the host the token belongs to."""
-
-    def __init__(self, origin: tuple[str, str], stream_name: str) -> None:
-        super().__init__()
-        self.origin, self.stream_name = origin, stream_name
-
-    def get_next_url(self, response: requests.Response) -> str | None:
-        url = super().get_next_url(response)
-        if url is not None:
-            self.check(url)
-        return url
-
-    def check(self, url: str) -> None:
-        if _origin(url) != self.origin:
-            raise NokoError(
-                f"Noko's Link header for the {self.stream_name} stream points to {_origin_text(url)}, not to "
-                f"{'://'.join(self.origin)} where `api_url` points. tap-noko does not follow it, so that the token "
-                "is never sent to another host. If Noko moved, set `api_url` to the new address."
-            )
-
-
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme, f"{parts.hostname}:{port}"
-
-
-def _origin_text(url: str) -> str:
-    return "://".join(_origin(url))
 
 
 def _redact(url: str) -> str:
@@ -180,7 +153,7 @@ TRANSIENT = (
 
 
 class NokoStream(RESTStream[Any]):
-    """Base stream: subclasses name the path and (optionally) the list filters."""
+    """Base stream: a subclass names its stream and path; entries also overrides ``read``."""
 
     primary_keys = ("id",)
     #: The wait between tries of one request doubles up to this; all its tries stop after the budget.
@@ -206,8 +179,17 @@ class NokoStream(RESTStream[Any]):
     def timeout(self) -> int:
         return int(self.config["request_timeout"])
 
-    def get_new_paginator(self) -> NokoPaginator:
-        return NokoPaginator(_origin(self.url_base), self.name)
+    def get_new_paginator(self) -> HeaderLinkPaginator:
+        return HeaderLinkPaginator()
+
+    def _check_origin(self, url: str) -> None:
+        """A URL from Noko (a Link header) is requested only on the host the token belongs to."""
+        if _origin(url) != _origin(self.url_base):
+            raise NokoError(
+                f"Noko's Link header for the {self.name} stream points to {'://'.join(_origin(url))}, not to "
+                f"{'://'.join(_origin(self.url_base))} where `api_url` points. tap-noko does not follow it, so that "
+                "the token is never sent to another host. If Noko moved, set `api_url` to the new address."
+            )
 
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         return {"per_page": self.config["page_size"]}
@@ -335,7 +317,7 @@ class NokoStream(RESTStream[Any]):
             request = self.get_http_request(page=PageContext(stream_context=context, next_page_token=None))
             request.params = {**request.params, **(params or {})}
         else:
-            self.get_new_paginator().check(url)
+            self._check_origin(url)
             request = HTTPRequest(url=url, headers=self.http_headers)
         prepared = self.build_prepared_request(
             method=request.method, url=request.url, params=request.encode_params(), headers=request.headers

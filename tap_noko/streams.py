@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from tap_noko.client import NokoStream, Page
@@ -77,10 +77,10 @@ class EntriesStream(NokoStream):
         if horizon is not None:
             probe_params["updated_to"] = _ts(horizon)
         probe = self.request_page(context, params=probe_params)
+        newest = max((_seconds(r["updated_at"]) for r in probe.records), default=lower)
         if horizon is None:
             # No Date header at all (a proxy dropped it): the probe's own changes bound the run.
             clock = self.run.server_time
-            newest = max((_seconds(r["updated_at"]) for r in probe.records), default=lower)
             horizon = int(clock.timestamp()) - self.HORIZON_MARGIN_SECONDS if clock else newest
         if probe.next_url is None:
             # Everything changed since the bookmark fits one page: the common hourly run.
@@ -93,24 +93,22 @@ class EntriesStream(NokoStream):
         # the oldest: their changes bracket nearly all others, so below and above them one window
         # each suffices, and the first page's dates tell how densely entries change in between.
         density = self._probe_density(probe)
-        newest = max((_seconds(r["updated_at"]) for r in probe.records), default=horizon)
         last_url = probe.last_url
         del probe  # not held for the whole sync
         oldest = self._oldest_change(context, last_url)
-        yield from self._windows(context, lower, horizon, page_size, density, newest, oldest)
+        yield from self._windows(context, lower, horizon, self.TARGET_PAGES * page_size, density, newest, oldest)
 
     def _windows(
         self,
         context: Context | None,
         lower: int,
         horizon: int,
-        size: int,
+        target: float,
         density: float,
         newest: int,
         oldest: int | None,
     ) -> Iterator[Record]:
-        """Read [lower, horizon] in ascending windows of about ``TARGET_PAGES`` pages each."""
-        target = self.TARGET_PAGES * size
+        """Read [lower, horizon] in ascending windows of about ``target`` records each."""
         below_oldest = oldest is not None and lower < oldest <= horizon
         length = oldest - lower if oldest is not None and below_oldest else max(1, int(target / density))
         while lower <= horizon:
@@ -140,31 +138,34 @@ class EntriesStream(NokoStream):
         deleted meanwhile cannot shift others out of it.
         """
         found: dict[int, Record] = {}
+
+        def keep(records: Iterable[Record]) -> list[Record]:
+            found.update((r["id"], r) for r in records)
+            return list(found.values())
+
         while True:
             params = {"updated_from": _ts(lower), "updated_to": _ts(upper)}
             if to_date is not None:
                 params["to"] = to_date
             page = self.request_page(context, params=params)
             if page.next_url is None:
-                found.update((r["id"], r) for r in page.records)
-                return list(found.values())
+                return keep(page.records)
             last_date = min(r.get("date") or "" for r in page.records)
             newer = [r for r in page.records if last_date and r["date"] > last_date]
             if len(newer) * 2 >= len(page.records):
                 # Noko sorts by date, newest first: every entry dated after the page's last date is in
                 # it. Keep those; ask again for the older ones (the last date's are read again).
-                found.update((r["id"], r) for r in newer)
+                keep(newer)
                 to_date = last_date
                 continue
             if upper > lower:
                 middle = (lower + upper) // 2
-                for part in (lower, middle), (middle + 1, upper):
-                    found.update((r["id"], r) for r in self._read_window(context, *part, to_date=to_date))
-                return list(found.values())
+                keep(self._read_window(context, lower, middle, to_date))
+                return keep(self._read_window(context, middle + 1, upper, to_date))
             # One second and one date hold more than a page: only Link paging can read them.
-            found.update((r["id"], r) for r in page.records)
+            keep(page.records)
             for more in self.follow(context, page):
-                found.update((r["id"], r) for r in more.records)
+                keep(more.records)
             return list(found.values())
 
     @staticmethod

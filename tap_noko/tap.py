@@ -44,8 +44,11 @@ def parse_start_date(value: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def config_errors(config: dict[str, Any]) -> list[str]:
-    """One clear paragraph per problem, checked before any request is made."""
+def config_errors(config: dict[str, Any], properties: dict[str, Any]) -> list[str]:
+    """One clear paragraph per problem, checked before any request is made.
+
+    ``properties`` are the config schema's: the numeric settings are checked against their bounds.
+    """
     errors = []
     token = config.get("token")
     if not isinstance(token, str) or not token.strip():
@@ -76,23 +79,27 @@ def config_errors(config: dict[str, Any]) -> list[str]:
                 f"The `start_date` setting {start_date!r} is not a date. Use a date such as 2024-01-31 or a "
                 "date-time such as 2024-01-31T08:00:00Z; the first entries sync reads entries changed since then."
             )
-    for name, low, high, whole in (
-        ("page_size", 1, MAX_PAGE_SIZE, True),
-        ("max_requests_per_second", 0, 1000, False),
-        ("request_timeout", 1, 600, False),
-    ):
+    for name, spec in properties.items():
         value = config.get(name)
-        if value is None:
+        if value is None or "maximum" not in spec:
             continue
+        # The bounds are the config schema's own, so the message and the schema cannot disagree.
+        whole = "integer" in spec["type"]
+        low, high, above = (
+            spec.get("minimum", spec.get("exclusiveMinimum")),
+            spec["maximum"],
+            "exclusiveMinimum" in spec,
+        )
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if (
             not number
             or (whole and not isinstance(value, int))
-            or not (low < value <= high if low == 0 else low <= value <= high)
+            or not (low < value if above else low <= value)
+            or value > high
         ):
-            kind = "a whole number from" if whole else ("a number above" if low == 0 else "a number from")
+            kind = "a whole number from" if whole else ("a number above" if above else "a number from")
             errors.append(
-                f"The `{name}` setting must be {kind} {low} {'and at most' if low == 0 else 'to'} {high}; got "
+                f"The `{name}` setting must be {kind} {low} {'and at most' if above else 'to'} {high}; got "
                 f"{value!r}. Leave it unset for the default."
             )
     user_agent = config.get("user_agent")
@@ -104,11 +111,12 @@ def config_errors(config: dict[str, Any]) -> list[str]:
 class SingerWriter(MsgSpecWriter):
     """msgspec's fast encoding, written in 64 KiB chunks instead of one write and flush per record.
 
-    Meltano (and this machine) run Python with PYTHONUNBUFFERED=1, which makes
-    every record a system call. A STATE, SCHEMA or any other message sends
-    everything before it at once, so a target never sees a bookmark before its
-    records; records after the last STATE of a failed run are not sent, and
-    they are exactly the ones the next run reads again.
+    MsgSpecWriter flushes after every record, and under PYTHONUNBUFFERED=1 (set
+    on this machine, and common in containers) every write is a system call.
+    A STATE, SCHEMA or any other message sends everything before it at once, so
+    a target never sees a bookmark before its records; records after the last
+    STATE of a failed run are not sent, and they are exactly the ones the next
+    run reads again.
     """
 
     CHUNK = 1 << 16
@@ -201,7 +209,7 @@ class TapNoko(Tap):
         sys.exit(128 + signum)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = config_errors(dict(self.config))
+        errors = config_errors(dict(self.config), self.config_jsonschema["properties"])
         if not errors:
             return super()._validate_config(raise_errors=raise_errors)
         if raise_errors:
@@ -210,7 +218,3 @@ class TapNoko(Tap):
 
     def discover_streams(self) -> list[NokoStream]:
         return [stream(self, self.run) for stream in (EntriesStream, ProjectsStream, TagsStream, UsersStream)]
-
-
-if __name__ == "__main__":
-    TapNoko.cli()

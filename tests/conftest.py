@@ -144,6 +144,24 @@ def run_cli(tmp_path: Path, *args: str, config: dict[str, Any] | None = None) ->
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
 
+def select(catalog: dict[str, Any], streams: set[str], drop: dict[str, set[str]] | None = None) -> dict[str, Any]:
+    """Select ``streams`` in a discovered catalog and deselect the top-level fields in ``drop``."""
+    for stream in catalog["streams"]:
+        name = stream["tap_stream_id"]
+        for item in stream["metadata"]:
+            crumb = item["breadcrumb"]
+            if crumb == []:
+                item["metadata"]["selected"] = name in streams
+            elif len(crumb) == 2 and crumb[1] in (drop or {}).get(name, set()):
+                item["metadata"]["selected"] = False
+    return catalog
+
+
+def only(stream: str) -> dict[str, Any]:
+    """The tap's own catalog with just ``stream`` selected."""
+    return select(TapNoko(config={"token": "x"}, validate_config=False).catalog_dict, {stream})
+
+
 def by_id(records: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     result = {r["id"]: r for r in records}
     assert len(result) == len(records), "a record was emitted twice"

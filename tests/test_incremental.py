@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from tap_noko.emulator import Emulator
 from tap_noko.streams import EntriesStream
-from tests.conftest import TAP, TapRun, by_id, parse_output, run_tap, tap_config
+from tests.conftest import TAP, TapRun, by_id, only, parse_output, run_tap, tap_config
 
 Make = Callable[..., Emulator]
 PAST_HORIZON = EntriesStream.HORIZON_MARGIN_SECONDS + 1
@@ -19,18 +19,7 @@ PAST_HORIZON = EntriesStream.HORIZON_MARGIN_SECONDS + 1
 
 def entries_only(emu: Emulator, state: dict[str, Any] | None = None, **config: Any) -> TapRun:
     emu.reset_stats()
-    return run_tap(tap_config(emu, **config), state=state, catalog=_catalog_with_only("entries"))
-
-
-def _catalog_with_only(stream: str) -> dict[str, Any]:
-    from tap_noko.tap import TapNoko
-
-    catalog = TapNoko(config={"token": "x"}, validate_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] == stream
-    return catalog
+    return run_tap(tap_config(emu, **config), state=state, catalog=only("entries"))
 
 
 def entries_queries(emu: Emulator) -> list[dict[str, str]]:
@@ -154,7 +143,7 @@ def test_edits_and_deletes_during_a_sync_lose_nothing(make_emulator: Make) -> No
 def test_a_failure_never_bookmarks_entries_it_did_not_emit(make_emulator: Make, quick_retries: None) -> None:
     emu = make_emulator(entries=5000)
     emu.faults.fail_after = 12
-    run = run_tap(tap_config(emu, page_size=200), catalog=_catalog_with_only("entries"), expect_error=True)
+    run = run_tap(tap_config(emu, page_size=200), catalog=only("entries"), expect_error=True)
     assert "kept failing" in str(run.error)
     mark = bookmark(run)
     emitted = {r["id"] for r in run.records("entries")}
@@ -169,7 +158,7 @@ def test_sigterm_mid_sync_then_resume_loses_nothing_and_rereads_only_unfinished_
     emu = make_emulator(entries=20000)
     config = tap_config(emu, page_size=200, max_requests_per_second=20)
     (tmp_path / "config.json").write_text(json.dumps(config))
-    (tmp_path / "catalog.json").write_text(json.dumps(_catalog_with_only("entries")))
+    (tmp_path / "catalog.json").write_text(json.dumps(only("entries")))
     proc = subprocess.Popen(
         [TAP, "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")],
         stdout=subprocess.PIPE,

@@ -8,14 +8,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from singer_sdk.testing import get_tap_test_class
 
 from tap_noko.emulator import Emulator
 from tap_noko.tap import TapNoko
-from tests.conftest import by_id, parse_output, run_cli, tap_config
+from tests.conftest import by_id, parse_output, run_cli, select, tap_config
 
 Make = Callable[..., Emulator]
 
@@ -59,22 +58,10 @@ def test_discovery_lists_four_streams_with_keys_and_metadata(tmp_path: Path) -> 
     assert json.loads(python_m.stdout) == catalog
 
 
-def _select(catalog: dict[str, Any], streams: set[str], drop: dict[str, set[str]]) -> dict[str, Any]:
-    for stream in catalog["streams"]:
-        name = stream["tap_stream_id"]
-        for item in stream["metadata"]:
-            crumb = item["breadcrumb"]
-            if crumb == []:
-                item["metadata"]["selected"] = name in streams
-            elif len(crumb) == 2 and crumb[1] in drop.get(name, set()):
-                item["metadata"]["selected"] = False
-    return catalog
-
-
 def test_a_catalog_that_deselects_streams_and_fields_is_honoured(make_emulator: Make, tmp_path: Path) -> None:
     emu = make_emulator(entries=300)
     catalog = json.loads(run_cli(tmp_path, "--discover").stdout)
-    catalog = _select(catalog, {"entries", "projects"}, {"entries": {"description", "tags"}, "projects": {"color"}})
+    catalog = select(catalog, {"entries", "projects"}, {"entries": {"description", "tags"}, "projects": {"color"}})
     (tmp_path / "catalog.json").write_text(json.dumps(catalog))
     result = run_cli(tmp_path, "--catalog", str(tmp_path / "catalog.json"), config=tap_config(emu))
     assert result.returncode == 0, result.stderr

@@ -76,7 +76,6 @@ class Stats:
     requests: list[LoggedRequest] = field(default_factory=list)
     throttled: int = 0
     token_in_query: bool = False
-    foreign: int = 0
 
     def paths(self) -> collections.Counter[str]:
         return collections.Counter(r.path for r in self.requests)
@@ -282,7 +281,7 @@ class Handler(BaseHTTPRequestHandler):
         if endpoint == "entries":
             with server.counter_lock:
                 server.served_entries.update(result.ids)
-        links = self._links(endpoint, pairs, result.page, result.last_page)
+        links = self._links(endpoint, pairs, params, result.page, result.last_page)
         self._send(HTTPStatus.OK, result.body, headers={"Link": links})
         return HTTPStatus.OK
 
@@ -308,16 +307,14 @@ class Handler(BaseHTTPRequestHandler):
             raise BadFilterError("cursor is not valid") from None
         return decoded
 
-    def _links(self, endpoint: str, pairs: list[tuple[str, str]], page: int, last: int) -> str:
+    def _links(self, endpoint: str, pairs: list[tuple[str, str]], params: dict[str, str], page: int, last: int) -> str:
+        """``pairs`` is the query as sent; ``params`` is what it asked for (a cursor already decoded)."""
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         base = f"{self.server.faults.link_origin or 'http://' + host}/v2/{endpoint}"
 
         def url(number: int) -> str:
             if self.server.faults.opaque_links:
-                kept = {k: v for k, v in pairs if k not in ("page", "cursor", "noko_token")}
-                if pairs and pairs[0][0] == "cursor":
-                    kept = json.loads(base64.urlsafe_b64decode(pairs[0][1].encode()))
-                kept["page"] = str(number)
+                kept = {**params, "page": str(number)}
                 token = base64.urlsafe_b64encode(json.dumps(kept).encode()).decode()
                 return f"{base}?{urlencode({'cursor': token})}"
             kept_pairs = [(k, v) for k, v in pairs if k != "page"] + [("page", str(number))]
